@@ -83,8 +83,6 @@ class TrainConfig:
     loss: Literal["mse", "l1"] = "mse"
     weight_decay: float = 0.0
     seed: int = 0
-    # Train on only the latest this-many training games, for smoke runs; null uses all.
-    max_train_games: int | None = None
 
 
 @dataclasses.dataclass

@@ -187,8 +187,9 @@ def _observed_seconds(timeline: pa.Table, elapsed: np.ndarray, starts, ends) -> 
         return timeline[OBSERVED_COLUMN].to_numpy()[starts].astype(np.int64)
     last_event = elapsed[ends - 1]
     # Finished games cover all of regulation even when the last score comes before 48:00.
-    return np.where(last_event >= FOURTH_QUARTER_START_S, np.maximum(last_event, REGULATION_S),
-                    last_event)
+    return np.where(
+        last_event >= FOURTH_QUARTER_START_S, np.maximum(last_event, REGULATION_S), last_event
+    )
 
 
 def _game_problems(elapsed, home, away, starts, ends, observed, min_observed_s) -> dict[int, str]:

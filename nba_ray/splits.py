@@ -157,4 +157,3 @@ def format_split_table(manifest: dict) -> str:
             f"{name:<6} {info['games']:>6}  {info['first_date']:<10}  {info['last_date']:<10}"
         )
     return "\n".join(rows)
-

@@ -1,0 +1,61 @@
+"""Train the forecaster with Ray Train.
+
+python jobs/train.py --config configs/lstm.yaml [--set train.seed=1 ...]
+ray job submit --working-dir . -- python jobs/train.py --config configs/lstm.yaml --root $PWD
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+# Lets the script import nba_ray from a plain checkout and from a Ray job's working_dir.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import ray  # noqa: E402
+
+from nba_ray.config import TrainJobConfig, load_config  # noqa: E402
+from nba_ray.logs import setup_logging  # noqa: E402
+from nba_ray.trainer import run_training  # noqa: E402
+
+logger = logging.getLogger("train")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="YAML job config, e.g. configs/lstm.yaml")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. train.max_epochs=3",
+    )
+    parser.add_argument(
+        "--root",
+        default=".",
+        help="folder that relative config paths resolve against (default: current folder)",
+    )
+    args = parser.parse_args()
+    setup_logging()
+    try:
+        job = load_config(args.config, TrainJobConfig, args.set)
+        ray.init()
+        outcome = run_training(job, Path(args.root))
+    except (ValueError, FileNotFoundError) as error:
+        logger.error("%s", error)
+        return 2
+    logger.info(
+        "best epoch %d of %d: val MAE %.4f points (persistence %.4f); checkpoint %s",
+        outcome.best_epoch,
+        outcome.epochs_run,
+        outcome.best_val_mae,
+        outcome.val_persistence_mae,
+        outcome.best_checkpoint,
+    )
+    logger.info("run folder: %s", outcome.run_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
