@@ -80,7 +80,7 @@ def assign_splits(dates: np.ndarray, config: DataConfig) -> np.ndarray:
 
 
 def prepare_splits(config: DataConfig, root: Path, config_record: dict | None = None) -> dict:
-    """Build the splits from the timeline and replace `output_dir` atomically; return the manifest."""
+    """Build the splits, replace `output_dir` atomically and return the manifest."""
     started = time.perf_counter()
     timeline_path = root / config.timeline_path
     output_dir = root / config.output_dir

@@ -58,8 +58,9 @@ def check_gpus(job: TrainJobConfig) -> None:
     available = ray.cluster_resources().get("GPU", 0)
     if available < needed:
         raise ConfigError(
-            f"scaling.use_gpu is true and {job.scaling.num_workers} worker(s) need {needed} GPU(s), "
-            f"but the Ray cluster has {available}; start Ray on GPU nodes or set use_gpu: false"
+            f"scaling.use_gpu is true and {job.scaling.num_workers} worker(s) need {needed} "
+            f"GPU(s), but the Ray cluster has {available}; start Ray on GPU nodes or set "
+            "use_gpu: false"
         )
 
 
