@@ -67,7 +67,7 @@ def read_split(path: Path, context_features: list[str] | None = None) -> ray.dat
     context_features = list(context_features or [])
     check_split(path, context_features)
     columns = [*ID_COLUMNS, *ARRAY_WIDTHS, *context_features]
-    dataset = ray.data.read_parquet(str(path), columns=columns)
+    dataset = ray.data.read_parquet(str(path)).select_columns(columns)
     return dataset.map_batches(arrays_to_numpy, batch_format="pyarrow", batch_size=4096)
 
 
