@@ -132,7 +132,8 @@ def build_model_inputs(
 ) -> dict[str, np.ndarray]:
     """Add normalized model inputs `x`, `context` and target `y` to a numpy batch.
 
-    `y` is NaN where the outcome is unknown; training splits never contain such games.
+    `y` is NaN where the outcome is unknown and absent when the batch has no outcome column;
+    training splits never contain such games.
     """
     pattern = batch["pattern"]
     out = dict(batch)
@@ -143,8 +144,9 @@ def build_model_inputs(
         )
     else:
         out["context"] = np.zeros((len(pattern), 0), dtype=np.float32)
-    target = target_values(pattern, batch["outcome"], model.target)
-    out["y"] = normalization.target.transform(target)
+    if "outcome" in batch:
+        target = target_values(pattern, batch["outcome"], model.target)
+        out["y"] = normalization.target.transform(target)
     return out
 
 

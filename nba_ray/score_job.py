@@ -11,12 +11,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import ray
 import ray.data
 
 from nba_ray import PATTERN_MINUTES, atomic, provenance
 from nba_ray.baselines import AnalogForecaster, fit_ensemble_weights
 from nba_ray.checkpoint import load_checkpoint
-from nba_ray.config import TrainJobConfig, config_to_dict
+from nba_ray.config import ConfigError, ScoreSettings, TrainJobConfig, config_to_dict
 from nba_ray.conformal import fit_intervals, interval_report
 from nba_ray.data import ID_COLUMNS, arrays_to_numpy, check_split, collect, read_split, split_path
 from nba_ray.evaluation import summarize, summary_markdown
@@ -100,9 +101,12 @@ def fit_companions(splits_dir: Path, loaded, levels: list[float]) -> Companions:
         for name in ("train", "val", "cal")
     )
     normalize = loaded.normalization.pattern.transform
-    analog = AnalogForecaster(k=ANALOG_NEIGHBOURS, mode="level")
+    neighbours = min(ANALOG_NEIGHBOURS, len(train["pattern"]))
+    if neighbours < ANALOG_NEIGHBOURS:
+        logger.warning("analog forecaster uses k=%d: the train split has fewer games", neighbours)
+    analog = AnalogForecaster(k=neighbours, mode="level")
     analog.fit(normalize(train["pattern"]), train["outcome"])
-    analog_delta = AnalogForecaster(k=ANALOG_NEIGHBOURS, mode="delta")
+    analog_delta = AnalogForecaster(k=neighbours, mode="delta")
     analog_delta.fit(normalize(train["pattern"]), train["outcome"], train["pattern"][:, -1])
     companions = Companions(analog=analog, analog_delta=analog_delta)
 
@@ -119,13 +123,34 @@ def fit_companions(splits_dir: Path, loaded, levels: list[float]) -> Companions:
     return companions
 
 
+def check_gpus(settings: ScoreSettings) -> None:
+    """Raise if the predictor actors need more GPUs than the Ray cluster has.
+
+    Without this check Ray Data waits for GPUs the cluster does not have, and the job hangs
+    unless an autoscaler adds GPU nodes.
+    """
+    needed = settings.num_gpus_per_actor * settings.concurrency
+    if needed <= 0:
+        return
+    available = ray.cluster_resources().get("GPU", 0)
+    # NOTE: GPU nodes that an autoscaler could still add are not counted here.
+    if available < needed:
+        raise ConfigError(
+            f"score.num_gpus_per_actor={settings.num_gpus_per_actor} times "
+            f"score.concurrency={settings.concurrency} needs {needed} GPU(s), but the Ray "
+            f"cluster has {available}; start Ray on GPU nodes, lower score.concurrency, or set "
+            "score.num_gpus_per_actor: 0 to score on CPU"
+        )
+
+
 def run_scoring(
     job: TrainJobConfig, root: Path, source: ScoreInput, checkpoint_dir: Path, name: str
 ) -> ScoreOutcome:
     """Score `source` with the checkpoint and replace `<output_dir>/<name>` atomically."""
     started = time.perf_counter()
-    loaded = load_checkpoint(checkpoint_dir)
     settings = job.score
+    check_gpus(settings)
+    loaded = load_checkpoint(checkpoint_dir)
     features = loaded.model.config.context_features
     dataset, rejects = load_input(source, features)
     companions = fit_companions(Path(root) / job.splits_dir, loaded, settings.interval_levels)
