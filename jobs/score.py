@@ -13,7 +13,9 @@ from pathlib import Path
 # Lets the script import nba_ray from a plain checkout and from a Ray job's working_dir.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ray  # noqa: E402
+from nba_ray.session import init_ray, prefer_loopback  # noqa: E402
+
+prefer_loopback()  # before anything imports ray
 
 from nba_ray.config import TrainJobConfig, load_config  # noqa: E402
 from nba_ray.logs import setup_logging  # noqa: E402
@@ -90,7 +92,7 @@ def main() -> int:
                 Path(resolve_path(root, job.run.storage_path)) / job.run.name
             )
         )
-        ray.init()
+        init_ray()
         outcome = run_scoring(job, root, source, checkpoint, name)
     except (ValueError, FileNotFoundError) as error:
         logger.error("%s", error)

@@ -12,7 +12,9 @@ from pathlib import Path
 # Lets the script import nba_ray from a plain checkout and from a Ray job's working_dir.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ray  # noqa: E402
+from nba_ray.session import init_ray, prefer_loopback  # noqa: E402
+
+prefer_loopback()  # before anything imports ray
 
 from nba_ray.config import TrainJobConfig, load_config  # noqa: E402
 from nba_ray.logs import setup_logging  # noqa: E402
@@ -40,7 +42,7 @@ def main() -> int:
     setup_logging()
     try:
         job = load_config(args.config, TrainJobConfig, args.set)
-        ray.init()
+        init_ray()
         outcome = run_training(job, Path(args.root))
     except (ValueError, FileNotFoundError) as error:
         logger.error("%s", error)

@@ -3,11 +3,14 @@
 import os
 from pathlib import Path
 
-import pytest
-import ray
+# Ray reads this when imported: 0 keeps clusters started by the tests on 127.0.0.1.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
-from nba_ray.config import DataConfig
-from nba_ray.splits import prepare_splits
+import pytest  # noqa: E402
+import ray  # noqa: E402
+
+from nba_ray.config import DataConfig  # noqa: E402
+from nba_ray.splits import prepare_splits  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TIMELINE = REPO / "data" / "nba_score_timelines.parquet"
