@@ -21,7 +21,6 @@ from torch import nn
 from nba_ray.checkpoint import load_train_state, save_checkpoint
 from nba_ray.config import TrainJobConfig, config_from_dict
 from nba_ray.data import collect, forecast_from_target
-from nba_ray.logs import setup_logging
 from nba_ray.model import LSTMForecaster
 from nba_ray.normalization import Normalization
 
@@ -95,29 +94,48 @@ def mae_per_horizon(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return np.abs(predicted - actual).mean(axis=0)
 
 
-def _mean_across_workers(value: float) -> float:
+# The collectives below build their tensors on the worker's device, because with use_gpu the
+# process group uses NCCL, which rejects CPU tensors.
+def _mean_across_workers(value: float, device: torch.device) -> float:
     if not (dist.is_available() and dist.is_initialized()):
         return value
-    tensor = torch.tensor([value], dtype=torch.float64)
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return float(tensor.item()) / dist.get_world_size()
 
 
-def _min_across_workers(value: int) -> int:
+def _min_across_workers(value: int, device: torch.device) -> int:
     if not (dist.is_available() and dist.is_initialized()):
         return value
-    tensor = torch.tensor([value], dtype=torch.int64)
+    tensor = torch.tensor([value], dtype=torch.int64, device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
     return int(tensor.item())
 
 
-def _broadcast_from_rank0(values: np.ndarray) -> np.ndarray:
+def _broadcast_from_rank0(values: np.ndarray, device: torch.device) -> np.ndarray:
     """Make every rank use rank 0's numbers, so early-stopping decisions agree bit for bit."""
     if not (dist.is_available() and dist.is_initialized()):
         return values
-    tensor = torch.tensor(values, dtype=torch.float64)
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.broadcast(tensor, src=0)
-    return tensor.numpy()
+    return tensor.cpu().numpy()
+
+
+def check_worker_device(device: torch.device, use_gpu: bool) -> None:
+    """Raise if scaling.use_gpu is true but this worker has no usable CUDA device.
+
+    Ray hands a GPU worker a `cuda` device even when the installed torch is a CPU-only build,
+    so without this check the first tensor move fails with a less direct error.
+    """
+    if not use_gpu:
+        return
+    if device.type != "cuda" or not torch.cuda.is_available():
+        raise RuntimeError(
+            f"scaling.use_gpu is true but this worker's device is {device} and "
+            f"torch.cuda.is_available() is {torch.cuda.is_available()} (torch "
+            f"{torch.__version__}); install a CUDA build of torch on the GPU nodes or set "
+            "scaling.use_gpu: false"
+        )
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -125,19 +143,22 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> list[dict[str, Any]]:
 
     Returns the per-epoch metrics history (Ray hands rank 0's value to the driver).
     """
-    setup_logging()
+    # Ray routes worker logs to the driver already; raising only this package's level keeps
+    # Ray Train's per-report INFO lines out of the job log.
+    logging.getLogger("nba_ray").setLevel(logging.INFO)
     job = config_from_dict(TrainJobConfig, loop_config["job"])
     normalization = Normalization.from_dict(loop_config["normalization"])
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device()
+    check_worker_device(device, job.scaling.use_gpu)
     seed_everything(job.train.seed)
 
     train = load_tensors(ray.train.get_dataset_shard("train"), device)
     val = load_tensors(ray.train.get_dataset_shard("val"), device)
     batch_size = job.train.batch_size // world_size
     # DDP needs the same number of steps on every rank, so all use the smallest shard's count.
-    num_batches = _min_across_workers(len(train["x"]) // batch_size)
+    num_batches = _min_across_workers(len(train["x"]) // batch_size, device)
     val_outcome = val["outcome"].cpu().numpy()
     persistence_mae = float(np.abs(val["pattern"][:, -1:].cpu().numpy() - val_outcome).mean())
 
@@ -169,8 +190,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> list[dict[str, Any]]:
         epoch = state["epoch"] + 1
         started = time.perf_counter()
 
-        # train: a permutation that depends only on seed, epoch and rank, so reruns match
-        generator = torch.Generator().manual_seed(job.train.seed * 1_000_003 + epoch * 101 + rank)
+        # train: the shuffle and the dropout masks depend only on seed, epoch and rank, so a run
+        # resumed from a checkpoint repeats exactly what an uninterrupted run would have done
+        epoch_seed = job.train.seed * 1_000_003 + epoch * 101 + rank
+        torch.manual_seed(epoch_seed)
+        generator = torch.Generator().manual_seed(epoch_seed)
         train_loss = train_epoch(
             model,
             train,
@@ -181,11 +205,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> list[dict[str, Any]]:
             generator,
             job.train.grad_clip_norm,
         )
-        train_loss = _mean_across_workers(train_loss)
+        train_loss = _mean_across_workers(train_loss, device)
 
         # validate on the whole split, then agree on rank 0's numbers
         predicted = predict_points(unwrap(model), val, normalization, job.model.target)
-        horizon_mae = _broadcast_from_rank0(mae_per_horizon(predicted, val_outcome))
+        horizon_mae = _broadcast_from_rank0(mae_per_horizon(predicted, val_outcome), device)
         val_mae = float(horizon_mae.mean())
 
         # early stopping
