@@ -36,10 +36,15 @@ def test_lstm_plus_forward_uses_context():
     features = job.model.context_features
     assert features
     assert set(features) <= set(CONTEXT_FEATURES)
-    assert job.model.head_hidden_size > 0
+    assert job.model.target == "delta"
+    assert job.train.loss == "l1"
+    # The head is one Linear layer over the last hidden state and the context features.
+    assert model_head_inputs(job.model) == 64 + len(features)
 
     torch.manual_seed(0)
     model = LSTMForecaster(job.model).eval()
+    first_linear = next(m for m in model.head.modules() if isinstance(m, nn.Linear))
+    assert first_linear.in_features == job.model.hidden_size + len(features)
     pattern = torch.randn(4, PATTERN_MINUTES)
     context = torch.randn(4, len(features))
     with torch.no_grad():
@@ -49,3 +54,9 @@ def test_lstm_plus_forward_uses_context():
     assert torch.isfinite(out).all()
     # Same patterns, other context: the forecast must move, so the head reads the context.
     assert not torch.allclose(out, shifted)
+
+
+def model_head_inputs(config: ModelConfig) -> int:
+    head = LSTMForecaster(config).head
+    first = head[0] if isinstance(head, nn.Sequential) else head
+    return first.in_features
