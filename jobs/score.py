@@ -17,7 +17,7 @@ from nba_ray.session import init_ray, prefer_loopback  # noqa: E402
 
 prefer_loopback()  # before anything imports ray
 
-from nba_ray.config import TrainJobConfig, load_config  # noqa: E402
+from nba_ray.config import SEASON_TYPES, TrainJobConfig, load_config  # noqa: E402
 from nba_ray.logs import setup_logging  # noqa: E402
 from nba_ray.score_job import ScoreInput, run_scoring  # noqa: E402
 from nba_ray.trainer import best_checkpoint_of_run, resolve_path  # noqa: E402
@@ -74,6 +74,13 @@ def main() -> int:
     root = Path(args.root)
     try:
         job = load_config(args.config, TrainJobConfig, args.set)
+        if args.seasons and not args.timeline:
+            raise ValueError("--seasons selects games of a --timeline file; add --timeline PATH")
+        unknown = sorted(set(args.season_types) - set(SEASON_TYPES))
+        if unknown:
+            raise ValueError(
+                f"--season-types {' '.join(unknown)} is invalid; use {' or '.join(SEASON_TYPES)}"
+            )
         if args.timeline:
             source = ScoreInput(
                 timeline_path=root / args.timeline,

@@ -21,6 +21,14 @@ class ConfigError(ValueError):
     """A config file or override is invalid."""
 
 
+SEASON_TYPES = ("regular", "playoff")
+
+
+def _require(condition: bool, key: str, value: object, rule: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key} must be {rule}, got {value!r}")
+
+
 @dataclasses.dataclass
 class SplitFractions:
     """Share of unique game dates in each split, oldest dates first."""
@@ -54,6 +62,22 @@ class DataConfig:
     # Keep only this many games per split, the latest ones, for smoke runs; null keeps all.
     max_games_per_split: int | None = None
 
+    def __post_init__(self) -> None:
+        for season_type in self.season_types:
+            _require(
+                season_type in SEASON_TYPES,
+                "season_types",
+                season_type,
+                f"one of {list(SEASON_TYPES)}",
+            )
+        if self.max_games_per_split is not None:
+            _require(
+                self.max_games_per_split >= 1,
+                "max_games_per_split",
+                self.max_games_per_split,
+                "at least 1 (or null for all games)",
+            )
+
 
 @dataclasses.dataclass
 class ModelConfig:
@@ -84,6 +108,16 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        _require(self.learning_rate > 0, "train.learning_rate", self.learning_rate, "positive")
+        _require(self.batch_size >= 1, "train.batch_size", self.batch_size, "at least 1")
+        _require(self.max_epochs >= 1, "train.max_epochs", self.max_epochs, "at least 1")
+        _require(
+            self.patience_epochs >= 1, "train.patience_epochs", self.patience_epochs, "at least 1"
+        )
+        _require(self.grad_clip_norm > 0, "train.grad_clip_norm", self.grad_clip_norm, "positive")
+        _require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "0 or more")
+
 
 @dataclasses.dataclass
 class ScalingSettings:
@@ -93,6 +127,9 @@ class ScalingSettings:
     use_gpu: bool = False
     # Resources one worker reserves, for example {CPU: 1} or {CPU: 4, GPU: 1}.
     resources_per_worker: dict[str, float] = dataclasses.field(default_factory=lambda: {"CPU": 1})
+
+    def __post_init__(self) -> None:
+        _require(self.num_workers >= 1, "scaling.num_workers", self.num_workers, "at least 1")
 
 
 @dataclasses.dataclass
@@ -119,6 +156,18 @@ class ScoreSettings:
     bootstrap_samples: int = 2000
     # Conformal interval levels reported beside point forecasts.
     interval_levels: list[float] = dataclasses.field(default_factory=lambda: [0.8, 0.9, 0.95])
+
+    def __post_init__(self) -> None:
+        _require(self.batch_size >= 1, "score.batch_size", self.batch_size, "at least 1")
+        _require(self.concurrency >= 1, "score.concurrency", self.concurrency, "at least 1")
+        _require(
+            self.num_gpus_per_actor >= 0,
+            "score.num_gpus_per_actor",
+            self.num_gpus_per_actor,
+            "0 or more",
+        )
+        for level in self.interval_levels:
+            _require(0 < level < 1, "score.interval_levels", level, "between 0 and 1")
 
 
 @dataclasses.dataclass
@@ -156,8 +205,11 @@ def load_config(path: str | Path, cls: type, overrides: list[str] | None = None)
         _apply_override(raw, override, path)
     try:
         return _build(cls, raw, str(path), "")
-    except ConfigError:
-        raise
+    except ConfigError as error:
+        # Value checks in __post_init__ do not know the file, so it is added here.
+        if str(error).startswith(str(path)):
+            raise
+        raise ConfigError(f"{path}: {error}") from error
     except ValueError as error:
         # __post_init__ checks raise ConfigError; this catches dataclass construction errors.
         raise ConfigError(f"{path}: {error}") from error
@@ -198,7 +250,8 @@ def _apply_override(raw: dict, override: str, path: Path) -> None:
 
 def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: {prefix or 'top level'} must be a mapping, got {raw!r}")
+        where = prefix.rstrip(".") or "the top level"
+        raise ConfigError(f"{source}: {where} must be a mapping, got {raw!r}")
     fields = {field.name: field for field in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:

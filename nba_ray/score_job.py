@@ -151,6 +151,7 @@ def run_scoring(
     settings = job.score
     check_gpus(settings)
     loaded = load_checkpoint(checkpoint_dir)
+    _warn_on_other_splits(loaded.metadata, Path(root) / job.splits_dir)
     features = loaded.model.config.context_features
     dataset, rejects = load_input(source, features)
     companions = fit_companions(Path(root) / job.splits_dir, loaded, settings.interval_levels)
@@ -173,7 +174,10 @@ def run_scoring(
         summary = build_summary(table, companions, settings.bootstrap_samples, job.train.seed)
         summary["games_rejected"] = len(rejects)
         summary["checkpoint"] = loaded.checkpoint_id
-        markdown = summary_markdown(summary) + "\n" + intervals_markdown(summary)
+        summary["in_training_split"] = _games_in_training_split(table, Path(root) / job.splits_dir)
+        markdown = "\n".join(
+            [summary_markdown(summary), _coverage_line(summary), intervals_markdown(summary)]
+        )
         atomic.write_json(staging / "summary.json", summary)
         atomic.write_text(staging / "summary.md", markdown)
         _write_rejects(staging / "rejects.csv", rejects)
@@ -273,3 +277,38 @@ def _input_fingerprint(source: ScoreInput) -> str:
 def read_summary(output_dir: Path) -> dict:
     """Read the summary a scoring run wrote."""
     return json.loads((Path(output_dir) / "summary.json").read_text())
+
+
+def _games_in_training_split(table: pa.Table, splits_dir: Path) -> int | None:
+    """Count scored games that the model saw in training, or None when train is absent."""
+    train = split_path(splits_dir, "train")
+    if not train.is_dir():
+        return None
+    train_ids = pq.read_table(train, columns=["game_id"])["game_id"].combine_chunks()
+    return int(pc.sum(pc.is_in(table["game_id"], value_set=train_ids)).as_py() or 0)
+
+
+def _coverage_line(summary: dict) -> str:
+    seasons = ", ".join(summary.get("seasons", [])) or "none"
+    line = f"Seasons scored: {seasons}."
+    overlap = summary.get("in_training_split")
+    if overlap:
+        line += f" {overlap} of these games are in the training split, so their error is in-sample."
+    return line + "\n"
+
+
+def _warn_on_other_splits(metadata: dict, splits_dir: Path) -> None:
+    """Log a warning when the splits on disk are not the ones the checkpoint was trained on."""
+    manifest = Path(splits_dir) / "manifest.json"
+    if not manifest.is_file():
+        return
+    current = json.loads(manifest.read_text()).get("splits_sha256")
+    trained = metadata.get("data_fingerprint")
+    if trained and current and trained != current:
+        logger.warning(
+            "the splits in %s differ from those the checkpoint was trained on (fingerprint %s "
+            "vs %s); baselines and intervals are fitted on the current splits",
+            splits_dir,
+            current[:12],
+            trained[:12],
+        )

@@ -20,6 +20,7 @@ from ray.train import (
 from ray.train.torch import TorchTrainer
 
 from nba_ray import atomic, provenance
+from nba_ray.checkpoint import read_metadata
 from nba_ray.config import ConfigError, TrainJobConfig, config_to_dict
 from nba_ray.data import check_split, fit_normalization, read_split, split_path, with_model_inputs
 from nba_ray.splits import read_manifest
@@ -148,12 +149,14 @@ def run_training(job: TrainJobConfig, root: Path) -> TrainingOutcome:
 
 
 def _write_run_records(job, run_dir: Path, best, history, metadata) -> TrainingOutcome:
-    best_epoch_metrics = min(history, key=lambda row: row[SCORE_METRIC])
+    # The kept checkpoint's own metadata names its epoch; with tied val MAE, Ray may keep a
+    # later epoch than the first minimum in the history.
+    kept = read_metadata(Path(best.path))
     outcome = TrainingOutcome(
         run_dir=run_dir,
         best_checkpoint=Path(best.path),
-        best_epoch=int(best_epoch_metrics["epoch"]),
-        best_val_mae=float(best_epoch_metrics[SCORE_METRIC]),
+        best_epoch=int(kept["epoch"]),
+        best_val_mae=float(kept["val_mae"]),
         val_persistence_mae=float(history[-1]["val/persistence_mae"]),
         epochs_run=len(history),
     )

@@ -51,3 +51,25 @@ def test_batch_not_divisible_by_workers(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "none.yaml", TrainJobConfig)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.batch_size=-4", "train.batch_size must be at least 1"),
+        ("train.max_epochs=0", "train.max_epochs must be at least 1"),
+        ("train.learning_rate=-1", "train.learning_rate must be positive"),
+        ("scaling.num_workers=0", "scaling.num_workers must be at least 1"),
+        ("score.concurrency=0", "score.concurrency must be at least 1"),
+        ("score.batch_size=0", "score.batch_size must be at least 1"),
+        ("score.interval_levels=[1.5]", "score.interval_levels must be between 0 and 1"),
+    ],
+)
+def test_out_of_range_values_rejected(override, message):
+    with pytest.raises(ConfigError, match=f"lstm.yaml: {message}"):
+        load_config(REPO / "configs" / "lstm.yaml", TrainJobConfig, [override])
+
+
+def test_unknown_season_type_rejected():
+    with pytest.raises(ConfigError, match="season_types must be one of"):
+        load_config(REPO / "configs" / "data.yaml", DataConfig, ["season_types=[regualr]"])
