@@ -46,6 +46,7 @@ from nba_ray.training import (
     load_tensors,
     loss_function,
     predict_points,
+    seed_epoch,
     seed_everything,
     train_epoch,
 )
@@ -368,9 +369,7 @@ def run_plain_training(job: TrainJobConfig, tensors: dict[str, Any], threads: in
             epoch_started, epoch_cpu_started = time.perf_counter(), time.process_time()
             # Seeds the shuffle and the dropout masks as train_loop_per_worker does for rank 0,
             # so the report can check that both loops compute the same epoch losses.
-            epoch_seed = job.train.seed * 1_000_003 + epoch * 101
-            torch.manual_seed(epoch_seed)
-            generator = torch.Generator().manual_seed(epoch_seed)
+            generator = seed_epoch(job.train.seed, epoch, rank=0)
             loss = train_epoch(
                 model,
                 train,

@@ -6,6 +6,7 @@ within one repeat, Ray over plain, and then summarized the same way.
 
 import json
 import statistics
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -168,7 +169,29 @@ def render_report(results: dict) -> str:
         _memory_section(results),
         _findings(results, training, scoring),
     ]
-    return "\n\n".join(sections) + "\n"
+    return wrap_prose("\n\n".join(sections)) + "\n"
+
+
+def wrap_prose(text: str, width: int = 100) -> str:
+    """Wrap Markdown paragraphs and list items at `width`; tables and code blocks stay as is."""
+    lines, in_code = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        if in_code or len(line) <= width or line.startswith(("|", "```")):
+            lines.append(line)
+            continue
+        indent = "  " if line.startswith("- ") else ""
+        lines.extend(
+            textwrap.wrap(
+                line,
+                width=width,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(lines)
 
 
 def _header(results: dict, options: Any, command: str) -> str:
@@ -192,8 +215,12 @@ def _header(results: dict, options: Any, command: str) -> str:
         [
             "# Benchmarks",
             "",
-            f"Generated on {machine['date']} by `{command}` ({options.repeats} repeats, "
-            f"{options.epochs} training epochs per run).",
+            f"Generated on {machine['date']} ({options.repeats} repeats, {options.epochs} "
+            "training epochs per run) by:",
+            "",
+            "```",
+            command,
+            "```",
             "",
             "Other jobs share this machine, so absolute times drift with its load. Each Ray "
             "figure is therefore compared with a single-process baseline measured in the same "
@@ -619,6 +646,15 @@ def _scoring_findings(raw: dict, figures: dict) -> list[str]:
         f"{format_spread(values['active_predictor_ratio'])}x the same predictor class run in "
         "one process.",
     ]
+    fit_wall = _fit(raw, figures, "ray_active_s")
+    fit_cpu = _fit(raw, figures, "ray_active_cpu_s")
+    lines.append(
+        f"- Once started, Ray Data uses {fit_cpu['slope'] * 1e3:.4f} ms of CPU per game plus "
+        f"{fit_cpu['intercept']:.3f} s per run (r² {fit_cpu['r2']:.4f} over "
+        f"{len(figures)} season counts). The same fit on wall time has r² "
+        f"{fit_wall['r2']:.4f}; the gap is time spent waiting for a CPU, which varies between "
+        "runs with the load of other jobs."
+    )
     tasks = max(run["tasks"] for run in raw["runs"][largest]["ray"])
     if tasks == 1 and games > raw["batch_size"]:
         lines.append(

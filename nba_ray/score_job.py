@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 RESULTS_DIR = "results"
 ANALOG_NEIGHBOURS = 500
+# Rows per Ray Data block when scoring straight from a timeline file.
+BLOCK_ROWS = 2048
 
 
 @dataclasses.dataclass
@@ -79,7 +81,10 @@ def load_input(source: ScoreInput, context_features: list[str]):
         raise DataError(f"{source.describe()}: no games to score; widen the selection")
     rejects = [(item.game_id, item.reason) for item in skipped]
     columns = [*ID_COLUMNS, "pattern", "outcome", *context_features]
-    dataset = ray.data.from_arrow(games.select(columns))
+    table = games.select(columns)
+    # Several blocks, so that more than one predictor actor gets work.
+    blocks = [table.slice(start, BLOCK_ROWS) for start in range(0, table.num_rows, BLOCK_ROWS)]
+    dataset = ray.data.from_arrow(blocks)
     return dataset.map_batches(arrays_to_numpy, batch_format="pyarrow", batch_size=4096), rejects
 
 

@@ -36,6 +36,13 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
+def seed_epoch(seed: int, epoch: int, rank: int) -> torch.Generator:
+    """Seed torch's global generator (dropout) for one epoch and return the shuffle generator."""
+    epoch_seed = seed * 1_000_003 + epoch * 101 + rank
+    torch.manual_seed(epoch_seed)
+    return torch.Generator().manual_seed(epoch_seed)
+
+
 def load_tensors(dataset, device: torch.device) -> dict[str, torch.Tensor]:
     """Materialize a (small) dataset shard as tensors on `device`.
 
@@ -192,9 +199,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> list[dict[str, Any]]:
 
         # train: the shuffle and the dropout masks depend only on seed, epoch and rank, so a run
         # resumed from a checkpoint repeats exactly what an uninterrupted run would have done
-        epoch_seed = job.train.seed * 1_000_003 + epoch * 101 + rank
-        torch.manual_seed(epoch_seed)
-        generator = torch.Generator().manual_seed(epoch_seed)
+        generator = seed_epoch(job.train.seed, epoch, rank)
         train_loss = train_epoch(
             model,
             train,

@@ -23,6 +23,7 @@ from nba_ray.benchmark_report import (
     render_report,
     spread,
     verdict,
+    wrap_prose,
 )
 
 
@@ -125,6 +126,24 @@ def test_markdown_table_layout():
 def test_markdown_table_rejects_short_row():
     with pytest.raises(ValueError, match="1 cells for 2 headers"):
         markdown_table(["a", "b"], [(1,)])
+
+
+def test_wrap_prose_keeps_tables():
+    row = "| " + " | ".join(["cell"] * 30) + " |"
+    assert wrap_prose(row, width=40) == row
+
+
+def test_wrap_prose_keeps_code_blocks():
+    text = "```\n" + "x " * 40 + "\n```"
+    assert wrap_prose(text, width=20) == text
+
+
+def test_wrap_prose_indents_list_items():
+    text = "- " + " ".join(["word"] * 20)
+    lines = wrap_prose(text, width=30).splitlines()
+    assert len(lines) > 1
+    assert all(len(line) <= 30 for line in lines)
+    assert all(line.startswith("  ") for line in lines[1:])
 
 
 def test_verdict_below_and_above():
@@ -274,7 +293,8 @@ def test_render_report_has_every_section():
         "## Findings",
     ):
         assert heading in report
-    assert "bit for bit" in report
+    # Prose is wrapped, so phrases are matched with line breaks turned into spaces.
+    assert "bit for bit in every repeat" in " ".join(report.split())
 
 
 def test_load_raw_results_round_trip(tmp_path):
