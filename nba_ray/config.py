@@ -109,7 +109,8 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _require(self.learning_rate > 0, "train.learning_rate", self.learning_rate, "positive")
+        # 0 is allowed: it freezes the weights, which checks of the validation path rely on.
+        _require(self.learning_rate >= 0, "train.learning_rate", self.learning_rate, "0 or more")
         _require(self.batch_size >= 1, "train.batch_size", self.batch_size, "at least 1")
         _require(self.max_epochs >= 1, "train.max_epochs", self.max_epochs, "at least 1")
         _require(

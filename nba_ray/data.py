@@ -116,6 +116,13 @@ def fit_normalization(train: ray.data.Dataset, model: ModelConfig) -> Normalizat
     context = None
     if model.context_features:
         context = Standardizer.fit(_context_matrix(arrays, model.context_features))
+        for name, std in zip(model.context_features, context.std, strict=True):
+            # A constant column would turn any other value at scoring time into a huge z-score.
+            if std < 1e-6:
+                raise DataError(
+                    f"context feature {name} is constant in the training split; remove it from "
+                    "model.context_features"
+                )
     return Normalization(
         pattern=Standardizer.fit(arrays["pattern"]),
         target=Standardizer.fit(target_values(arrays["pattern"], arrays["outcome"], model.target)),

@@ -58,7 +58,7 @@ def test_missing_config_file(tmp_path):
     [
         ("train.batch_size=-4", "train.batch_size must be at least 1"),
         ("train.max_epochs=0", "train.max_epochs must be at least 1"),
-        ("train.learning_rate=-1", "train.learning_rate must be positive"),
+        ("train.learning_rate=-1", "train.learning_rate must be 0 or more"),
         ("scaling.num_workers=0", "scaling.num_workers must be at least 1"),
         ("score.concurrency=0", "score.concurrency must be at least 1"),
         ("score.batch_size=0", "score.batch_size must be at least 1"),
