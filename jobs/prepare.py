@@ -11,6 +11,7 @@ from pathlib import Path
 # Lets the script import nba_ray from a plain checkout and from a Ray job's working_dir.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nba_ray.cli import add_config_arguments  # noqa: E402
 from nba_ray.config import DataConfig, load_config  # noqa: E402
 from nba_ray.logs import setup_logging  # noqa: E402
 from nba_ray.splits import format_split_table, prepare_splits  # noqa: E402
@@ -20,19 +21,7 @@ logger = logging.getLogger("prepare")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="YAML data config, e.g. configs/data.yaml")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. max_games_per_split=300",
-    )
-    parser.add_argument(
-        "--root",
-        default=".",
-        help="folder that relative config paths resolve against (default: current folder)",
-    )
+    add_config_arguments(parser, "configs/data.yaml", "max_games_per_split=300")
     args = parser.parse_args()
     setup_logging()
     try:

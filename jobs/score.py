@@ -17,6 +17,7 @@ from nba_ray.session import init_ray, prefer_loopback  # noqa: E402
 
 prefer_loopback()  # before anything imports ray
 
+from nba_ray.cli import add_config_arguments  # noqa: E402
 from nba_ray.config import SEASON_TYPES, TrainJobConfig, load_config  # noqa: E402
 from nba_ray.logs import setup_logging  # noqa: E402
 from nba_ray.score_job import ScoreInput, run_scoring  # noqa: E402
@@ -27,19 +28,7 @@ logger = logging.getLogger("score")
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="YAML job config, e.g. configs/lstm.yaml")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. score.concurrency=2",
-    )
-    parser.add_argument(
-        "--root",
-        default=".",
-        help="folder that relative config paths resolve against (default: current folder)",
-    )
+    add_config_arguments(parser, "configs/lstm.yaml", "score.concurrency=2")
     parser.add_argument(
         "--checkpoint", help="checkpoint folder (default: the best checkpoint of the config's run)"
     )

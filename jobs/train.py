@@ -16,6 +16,7 @@ from nba_ray.session import init_ray, prefer_loopback  # noqa: E402
 
 prefer_loopback()  # before anything imports ray
 
+from nba_ray.cli import add_config_arguments  # noqa: E402
 from nba_ray.config import TrainJobConfig, load_config  # noqa: E402
 from nba_ray.logs import setup_logging  # noqa: E402
 from nba_ray.trainer import run_training  # noqa: E402
@@ -25,19 +26,7 @@ logger = logging.getLogger("train")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="YAML job config, e.g. configs/lstm.yaml")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. train.max_epochs=3",
-    )
-    parser.add_argument(
-        "--root",
-        default=".",
-        help="folder that relative config paths resolve against (default: current folder)",
-    )
+    add_config_arguments(parser, "configs/lstm.yaml", "train.max_epochs=3")
     args = parser.parse_args()
     setup_logging()
     try:
