@@ -1,6 +1,6 @@
 """Self-describing checkpoints: weights plus everything scoring needs to rebuild the model.
 
-A checkpoint folder holds `model.pt` (the unwrapped state dict), `metadata.json` (model
+A checkpoint folder contains `model.pt` (the unwrapped state dict), `metadata.json` (model
 config, normalization statistics, resolved job config, seed, epoch, best validation MAE, data
 fingerprint, package versions) and `train_state.pt` (optimizer and early-stopping state, used
 only to resume training).

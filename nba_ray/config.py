@@ -135,7 +135,7 @@ class ScalingSettings:
 
 @dataclasses.dataclass
 class RunSettings:
-    """Where a training run stores its checkpoints and records, and how it recovers."""
+    """Name, storage location and failure handling of a training run."""
 
     name: str = "lstm"
     storage_path: str = "outputs/runs"

@@ -27,11 +27,11 @@ def split_path(splits_dir: Path, name: str) -> Path:
 
 
 def check_split(path: Path, context_features: list[str]) -> None:
-    """Raise DataError unless `path` holds Parquet files with the columns the model needs."""
+    """Raise DataError unless `path` contains Parquet files with the columns the model needs."""
     files = sorted(Path(path).glob("*.parquet")) if Path(path).is_dir() else []
     if not files:
         raise DataError(
-            f"split folder {path} is missing or holds no Parquet files; run "
+            f"split folder {path} is missing or contains no Parquet files; run "
             "`python jobs/prepare.py --config configs/data.yaml` to create the splits"
         )
     for file in files:

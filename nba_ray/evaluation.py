@@ -176,17 +176,31 @@ def summarize(
         "forecasters": list(forecasts),
         "mae": {name: values.tolist() for name, values in mae.items()},
         "mae_average": {name: float(np.mean(values)) for name, values in mae.items()},
-        "model_minus_persistence": {
-            "difference": comparison["difference_per_horizon"].tolist(),
-            "ci_low": comparison["ci_low_per_horizon"].tolist(),
-            "ci_high": comparison["ci_high_per_horizon"].tolist(),
-            "average": comparison["difference"],
-            "average_ci_low": comparison["ci_low"],
-            "average_ci_high": comparison["ci_high"],
-            "confidence": comparison["confidence"],
-            "samples": comparison["samples"],
-            "seed": comparison["seed"],
-        },
+        "model_minus_persistence": comparison_record(comparison),
+    }
+
+
+def _json_values(values: Any) -> Any:
+    """Return floats or nested lists of floats, with NaN as None because JSON has no NaN."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0:
+        return None if np.isnan(array) else float(array)
+    return [_json_values(item) for item in array]
+
+
+def comparison_record(comparison: dict[str, Any]) -> dict[str, Any]:
+    """Return a `paired_bootstrap_difference` result as JSON-compatible summary fields."""
+    return {
+        "difference": _json_values(comparison["difference_per_horizon"]),
+        "ci_low": _json_values(comparison["ci_low_per_horizon"]),
+        "ci_high": _json_values(comparison["ci_high_per_horizon"]),
+        "average": _json_values(comparison["difference"]),
+        "average_ci_low": _json_values(comparison["ci_low"]),
+        "average_ci_high": _json_values(comparison["ci_high"]),
+        "confidence": comparison["confidence"],
+        "samples": comparison["samples"],
+        "seed": comparison["seed"],
+        "n_games": comparison["n_games"],
     }
 
 

@@ -51,7 +51,7 @@ class ScoreInput:
 
 @dataclasses.dataclass
 class ScoreOutcome:
-    """Where the results went and what they showed."""
+    """Location, game counts and summary of a finished scoring run."""
 
     output_dir: Path
     games_scored: int

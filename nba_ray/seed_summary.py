@@ -17,7 +17,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nba_ray.evaluation import absolute_errors, horizon_minutes, paired_bootstrap_difference
+from nba_ray.evaluation import (
+    absolute_errors,
+    comparison_record,
+    horizon_minutes,
+    paired_bootstrap_difference,
+)
 
 FORECASTERS = ("model", "persistence", "analog", "analog_delta", "ensemble")
 SEED_MEAN = "seed_mean_model"
@@ -190,18 +195,7 @@ def seed_mean_comparison(
     return {
         "mae": _plain(mae),
         "mae_average": float(mae.mean()),
-        "minus_persistence": {
-            "difference": _plain(comparison["difference_per_horizon"]),
-            "ci_low": _plain(comparison["ci_low_per_horizon"]),
-            "ci_high": _plain(comparison["ci_high_per_horizon"]),
-            "average": comparison["difference"],
-            "average_ci_low": comparison["ci_low"],
-            "average_ci_high": comparison["ci_high"],
-            "confidence": comparison["confidence"],
-            "samples": comparison["samples"],
-            "seed": comparison["seed"],
-            "n_games": comparison["n_games"],
-        },
+        "minus_persistence": comparison_record(comparison),
     }
 
 

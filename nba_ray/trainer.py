@@ -33,7 +33,7 @@ BEST_CHECKPOINT_FILE = "best_checkpoint.json"
 
 @dataclasses.dataclass
 class TrainingOutcome:
-    """Where the run's records and best checkpoint are, and how it scored."""
+    """Locations of a finished run's records and best checkpoint, and its scores."""
 
     run_dir: Path
     best_checkpoint: Path

@@ -1,8 +1,9 @@
 """The per-worker training loop that Ray Train's TorchTrainer runs on every worker.
 
 Every worker trains on its shard of the training split and evaluates the whole validation
-split, so all ranks compute the same validation MAE and stop at the same epoch; otherwise
-their `ray.train.report` counts would diverge and the run would hang.
+split, so all ranks compute the same validation MAE and stop at the same epoch. If they
+stopped at different epochs, their `ray.train.report` counts would diverge and the run would
+hang.
 """
 
 import logging
@@ -260,8 +261,8 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def _report(metrics, model, optimizer, state, loop_config, rank) -> None:
-    # Every epoch reports a checkpoint so a restarted worker group loses no progress; the
-    # CheckpointConfig keeps the best one by val/mae, and Ray always keeps the latest too.
+    # Every epoch reports a checkpoint so a restarted worker group loses no progress. The
+    # CheckpointConfig keeps the best one by val/mae, and Ray also keeps the latest.
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = None
         if rank == 0:

@@ -10,7 +10,7 @@ import pytest
 
 from nba_ray import OUTCOME_MINUTES, PATTERN_MINUTES, REGULATION_MINUTES
 from nba_ray import features as F
-from nba_ray.features import CONTEXT_FEATURES, add_context_features
+from nba_ray.features import CONTEXT_FEATURES, REQUIRED_COLUMNS, add_context_features
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nba_score_timelines.parquet"
 START = dt.date(2020, 1, 1)
@@ -23,21 +23,7 @@ def make_games(rows: list[dict]) -> pa.Table:
     away_score, season, season_type, points_at_17, observed_s and timeseries (48 values; by
     default a straight line from 0 to the final margin).
     """
-    columns = {
-        name: []
-        for name in (
-            "game_id",
-            "game_date",
-            "season",
-            "season_type",
-            "home_team",
-            "away_team",
-            "observed_s",
-            "final_home_score",
-            "final_away_score",
-            "points_at_17",
-        )
-    }
+    columns = {name: [] for name in REQUIRED_COLUMNS if name != "timeseries"}
     series = []
     for row in rows:
         day = row["day"]
