@@ -226,6 +226,21 @@ def config_from_dict(cls: type, data: dict[str, Any], source: str = "<dict>") ->
     return _build(cls, data, source, "")
 
 
+def changed_keys(found: dict, expected: dict, prefix: str = "") -> list[str]:
+    """List every dotted key whose value differs between two nested config dicts.
+
+    Each entry reads `key: found -> expected`, so an error message can show both values.
+    """
+    changed = []
+    for key in sorted(set(found) | set(expected)):
+        a, b = found.get(key), expected.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return changed
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}

@@ -18,7 +18,13 @@ import ray
 import ray.tune
 
 from nba_ray import atomic, provenance
-from nba_ray.config import ConfigError, TrainJobConfig, config_from_dict, config_to_dict
+from nba_ray.config import (
+    ConfigError,
+    TrainJobConfig,
+    changed_keys,
+    config_from_dict,
+    config_to_dict,
+)
 from nba_ray.logs import setup_logging
 from nba_ray.score_job import ScoreInput, run_scoring
 from nba_ray.seed_markdown import summary_markdown
@@ -130,7 +136,7 @@ def plan_seed(job: TrainJobConfig, root: Path, seed: int, manifest: dict) -> See
     record = json.loads(record_path.read_text())
     expected = config_to_dict(job)
     trained_with = json.loads((run_dir / "config.json").read_text())
-    changed = _changed_keys(_without_score(trained_with), _without_score(expected))
+    changed = changed_keys(_without_score(trained_with), _without_score(expected))
     if record.get("data_fingerprint") != manifest.get("splits_sha256"):
         changed.append("splits (data fingerprint)")
     if changed:
@@ -147,17 +153,6 @@ def plan_seed(job: TrainJobConfig, root: Path, seed: int, manifest: dict) -> See
 def _without_score(config: dict[str, Any]) -> dict[str, Any]:
     # Scoring settings do not change the trained weights.
     return {key: value for key, value in config.items() if key != "score"}
-
-
-def _changed_keys(found: dict, expected: dict, prefix: str = "") -> list[str]:
-    changed = []
-    for key in sorted(set(found) | set(expected)):
-        a, b = found.get(key), expected.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            changed += _changed_keys(a, b, f"{prefix}{key}.")
-        elif a != b:
-            changed.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return changed
 
 
 def _scores_match(score_dir: Path, config: dict, checkpoint: str, splits_dir: Path) -> bool:

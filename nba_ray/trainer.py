@@ -20,8 +20,8 @@ from ray.train import (
 from ray.train.torch import TorchTrainer
 
 from nba_ray import atomic, provenance
-from nba_ray.checkpoint import read_metadata
-from nba_ray.config import ConfigError, TrainJobConfig, config_to_dict
+from nba_ray.checkpoint import METADATA_FILE, CheckpointError, read_metadata
+from nba_ray.config import ConfigError, TrainJobConfig, changed_keys, config_to_dict
 from nba_ray.data import check_split, fit_normalization, read_split, split_path, with_model_inputs
 from nba_ray.splits import read_manifest
 from nba_ray.training import SCORE_METRIC, train_loop_per_worker
@@ -29,6 +29,11 @@ from nba_ray.training import SCORE_METRIC, train_loop_per_worker
 logger = logging.getLogger(__name__)
 
 BEST_CHECKPOINT_FILE = "best_checkpoint.json"
+
+# Settings a resumed run may change: where its files go, the hardware it runs on, scoring, and
+# how long it may keep training. Anything else would silently mix two different runs.
+RESUMABLE_SECTIONS = ("run", "scaling", "score", "splits_dir")
+RESUMABLE_TRAIN_KEYS = ("max_epochs", "patience_epochs")
 
 
 @dataclasses.dataclass
@@ -133,6 +138,7 @@ def run_training(job: TrainJobConfig, root: Path) -> TrainingOutcome:
         "timeline_sha256": manifest.get("timeline_sha256"),
         "versions": provenance.package_versions(),
     }
+    check_resume(job, Path(resolve_path(root, job.run.storage_path)) / job.run.name, metadata)
     trainer = build_trainer(job, root, metadata)
     logger.info(
         "training %s on %d %s worker(s)",
@@ -146,6 +152,54 @@ def run_training(job: TrainJobConfig, root: Path) -> TrainingOutcome:
         raise RuntimeError(f"run {job.run.name} finished without a checkpoint")
     history = result.return_value or []
     return _write_run_records(job, Path(result.path), best, history, metadata)
+
+
+def check_resume(job: TrainJobConfig, run_dir: Path, metadata: dict[str, Any]) -> None:
+    """Raise if `run_dir` holds checkpoints of a run with other settings or other splits.
+
+    Ray Train resumes any run whose folder already has checkpoints, so without this check a
+    changed config or re-prepared splits would continue the old weights under the old name.
+    """
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        return
+    try:
+        saved = read_metadata(latest)
+    except CheckpointError as error:
+        raise ConfigError(
+            f"run {job.run.name} would resume from {latest}, which cannot be read ({error}); "
+            f"delete {run_dir} or pick another run.name"
+        ) from error
+    changed = changed_keys(
+        _weight_settings(saved.get("job_config", {})), _weight_settings(config_to_dict(job))
+    )
+    before, now = saved.get("data_fingerprint"), metadata["data_fingerprint"]
+    if before != now:
+        changed.append(f"splits fingerprint: {before!r} -> {now!r}")
+    if changed:
+        raise ConfigError(
+            f"{run_dir} holds checkpoints of run {job.run.name} trained with other settings "
+            f"({'; '.join(changed)}); training under that name would resume it. Pick another "
+            f"run.name (for example --set run.name={job.run.name}-2) or delete {run_dir}"
+        )
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """Return the newest epoch checkpoint folder in a run folder, or None if it has none."""
+    folders = [path.parent for path in Path(run_dir).glob(f"epoch-*/{METADATA_FILE}")]
+    # Names are epoch-007 style; past epoch 999 the longer name is the later one.
+    folders.sort(key=lambda folder: (len(folder.name), folder.name))
+    return folders[-1] if folders else None
+
+
+def _weight_settings(config: dict[str, Any]) -> dict[str, Any]:
+    kept = {key: value for key, value in config.items() if key not in RESUMABLE_SECTIONS}
+    kept["train"] = {
+        key: value
+        for key, value in kept.get("train", {}).items()
+        if key not in RESUMABLE_TRAIN_KEYS
+    }
+    return kept
 
 
 def _write_run_records(job, run_dir: Path, best, history, metadata) -> TrainingOutcome:

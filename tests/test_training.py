@@ -12,11 +12,11 @@ import pytest
 from conftest import REPO
 
 from nba_ray.checkpoint import load_checkpoint
-from nba_ray.config import TrainJobConfig, load_config
+from nba_ray.config import ConfigError, TrainJobConfig, config_to_dict, load_config
 from nba_ray.data import collect, fit_normalization, read_split
 from nba_ray.ingest import DataError
 from nba_ray.scoring import predict_arrays
-from nba_ray.trainer import run_training
+from nba_ray.trainer import check_resume, latest_checkpoint, run_training
 
 
 def job_config(name: str, *overrides: str) -> TrainJobConfig:
@@ -133,6 +133,70 @@ def test_run_folder_records(noisy_runs):
     assert json.loads((run_dir / "config.json").read_text())["train"]["seed"] == 3
     assert "torch" in json.loads((run_dir / "versions.json").read_text())
     assert len(read_history(run_dir)) == noisy_runs[0].epochs_run
+
+
+def test_same_name_with_other_settings_is_refused(noisy_runs, small_splits):
+    changed = job_config(
+        "noisy-0",
+        "train.learning_rate=0.01",
+        "train.patience_epochs=2",
+        "train.max_epochs=12",
+        "scaling.num_workers=1",
+        "train.seed=3",
+    )
+    with pytest.raises(ConfigError, match=r"train\.learning_rate: 0\.02 -> 0\.01") as error:
+        run_training(changed, small_splits)
+    assert str(noisy_runs[0].run_dir) in str(error.value)
+    # The refused call must not have touched the finished run.
+    assert read_history(noisy_runs[0].run_dir)[0]["epoch"] == 1
+    assert len(read_history(noisy_runs[0].run_dir)) == noisy_runs[0].epochs_run
+
+
+def write_checkpoint_metadata(run_dir: Path, epoch: int, job: TrainJobConfig, fingerprint: str):
+    folder = run_dir / f"epoch-{epoch:03d}"
+    folder.mkdir(parents=True)
+    metadata = {
+        "job_config": config_to_dict(job),
+        "model_config": config_to_dict(job)["model"],
+        "normalization": {},
+        "data_fingerprint": fingerprint,
+        "epoch": epoch,
+    }
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+
+
+def test_resume_check_reads_the_latest_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    old, current = job_config("r", "train.seed=1"), job_config("r")
+    write_checkpoint_metadata(run_dir, 9, old, "abc")
+    write_checkpoint_metadata(run_dir, 1000, current, "abc")
+    assert latest_checkpoint(run_dir) == run_dir / "epoch-1000"
+    check_resume(current, run_dir, {"data_fingerprint": "abc"})
+    with pytest.raises(ConfigError, match="train.seed: 0 -> 1"):
+        check_resume(old, run_dir, {"data_fingerprint": "abc"})
+
+
+def test_resume_check_refuses_other_splits(tmp_path):
+    job = job_config("r")
+    write_checkpoint_metadata(tmp_path / "run", 4, job, "abc")
+    with pytest.raises(ConfigError, match="splits fingerprint: 'abc' -> 'def'"):
+        check_resume(job, tmp_path / "run", {"data_fingerprint": "def"})
+
+
+def test_resume_check_allows_hardware_and_length_changes(tmp_path):
+    saved = job_config("r")
+    write_checkpoint_metadata(tmp_path / "run", 4, saved, "abc")
+    resumed = job_config(
+        "r",
+        "scaling.num_workers=1",
+        "train.max_epochs=80",
+        "train.patience_epochs=9",
+        "score.concurrency=2",
+        "run.max_failures=2",
+    )
+    check_resume(resumed, tmp_path / "run", {"data_fingerprint": "abc"})
+    assert latest_checkpoint(tmp_path / "empty") is None
+    check_resume(resumed, tmp_path / "empty", {"data_fingerprint": "xyz"})
 
 
 def test_normalization_fit_on_train_only(small_splits, tmp_path, ray_local):
