@@ -1,6 +1,6 @@
 """Turn a folder of raw NBA Stats playbyplayv2 games into a score-timeline Parquet file.
 
-    python jobs/ingest_raw.py --input data/raw_samples/legacy_pbp --output timelines.parquet
+python jobs/ingest_raw.py --input data/raw_samples/legacy_pbp --output timelines.parquet
 """
 
 import argparse

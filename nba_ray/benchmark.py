@@ -341,7 +341,7 @@ def training_tensors(job: TrainJobConfig, root: Path) -> dict[str, Any]:
     cpu = torch.device("cpu")
     return {
         "train": load_tensors(
-            with_model_inputs(train, normalization, job.model).materialize(), cpu
+            with_model_inputs(train, normalization, job.model, for_training=True).materialize(), cpu
         ),
         "val": load_tensors(with_model_inputs(val, normalization, job.model).materialize(), cpu),
         "normalization": normalization,

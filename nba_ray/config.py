@@ -92,6 +92,10 @@ class ModelConfig:
     context_features: list[str] = dataclasses.field(default_factory=list)
     # Width of the hidden layer that mixes context and LSTM state; 0 means a single Linear head.
     head_hidden_size: int = 0
+    # Train on every game twice: as played and with home and away swapped (differentials and
+    # home-minus-away features negated, per-side features exchanged). One more head input marks
+    # the side: +1 as played, -1 swapped. Scoring always feeds +1.
+    mirror_sides: bool = False
 
 
 @dataclasses.dataclass

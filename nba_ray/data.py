@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import ray.data
 
 from nba_ray import OUTCOME_MINUTES, PATTERN_MINUTES
-from nba_ray.config import ModelConfig
+from nba_ray.config import ConfigError, ModelConfig
+from nba_ray.features import MIRRORED_FEATURES
 from nba_ray.ingest import DataError
 from nba_ray.normalization import Normalization, Standardizer
 
@@ -135,12 +136,16 @@ def _context_matrix(batch: dict[str, np.ndarray], names: list[str]) -> np.ndarra
 
 
 def build_model_inputs(
-    batch: dict[str, np.ndarray], normalization: Normalization, model: ModelConfig
+    batch: dict[str, np.ndarray],
+    normalization: Normalization,
+    model: ModelConfig,
+    side: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Add normalized model inputs `x`, `context` and target `y` to a numpy batch.
 
     `y` is NaN where the outcome is unknown and absent when the batch has no outcome column;
-    training splits never contain such games.
+    training splits never contain such games. For a `mirror_sides` model the last context
+    column is `side`: 1 for games as played, -1 for copies made by `mirror_sides`.
     """
     pattern = batch["pattern"]
     out = dict(batch)
@@ -151,15 +156,62 @@ def build_model_inputs(
         )
     else:
         out["context"] = np.zeros((len(pattern), 0), dtype=np.float32)
+    if model.mirror_sides:
+        sides = np.full((len(pattern), 1), side, dtype=np.float32)
+        out["context"] = np.concatenate([out["context"], sides], axis=1)
     if "outcome" in batch:
         target = target_values(pattern, batch["outcome"], model.target)
         out["y"] = normalization.target.transform(target)
     return out
 
 
+def mirror_plan(context_features: list[str]) -> list[tuple[str, str, float]]:
+    """Return (column, source column, sign) for every context feature of a mirrored game."""
+    missing = [name for name in context_features if name not in MIRRORED_FEATURES]
+    if missing:
+        raise ConfigError(
+            f"model.mirror_sides is true but context feature(s) {', '.join(missing)} have no "
+            "home/away mirror in nba_ray.features.MIRRORED_FEATURES; add one or set "
+            "mirror_sides: false"
+        )
+    return [(name, *MIRRORED_FEATURES[name]) for name in context_features]
+
+
+def mirror_sides(
+    batch: dict[str, np.ndarray], context_features: list[str]
+) -> dict[str, np.ndarray]:
+    """Return the pattern, outcome and context columns of `batch` with home and away swapped."""
+    out = {name: -batch[name] for name in ARRAY_WIDTHS if name in batch}
+    for name, source, sign in mirror_plan(context_features):
+        out[name] = sign * batch[source]
+    return out
+
+
+def training_inputs(
+    batch: dict[str, np.ndarray], normalization: Normalization, model: ModelConfig
+) -> dict[str, np.ndarray]:
+    """Return the training columns of a batch, followed by its mirrored copy when configured."""
+    columns = ["x", "context", "y", *ARRAY_WIDTHS]
+    played = build_model_inputs(batch, normalization, model)
+    if not model.mirror_sides:
+        return {name: played[name] for name in columns}
+    swapped = build_model_inputs(
+        mirror_sides(batch, model.context_features), normalization, model, side=-1.0
+    )
+    return {name: np.concatenate([played[name], swapped[name]]) for name in columns}
+
+
 def with_model_inputs(
-    dataset: ray.data.Dataset, normalization: Normalization, model: ModelConfig
+    dataset: ray.data.Dataset,
+    normalization: Normalization,
+    model: ModelConfig,
+    for_training: bool = False,
 ) -> ray.data.Dataset:
-    """Apply the fitted normalization to a split with Ray Data."""
-    transform = functools.partial(build_model_inputs, normalization=normalization, model=model)
+    """Apply the fitted normalization to a split with Ray Data.
+
+    With `for_training`, only the columns the training loop reads are kept, and a
+    `mirror_sides` model gets every game a second time with home and away swapped.
+    """
+    build = training_inputs if for_training else build_model_inputs
+    transform = functools.partial(build, normalization=normalization, model=model)
     return dataset.map_batches(transform, batch_format="numpy", batch_size=4096)

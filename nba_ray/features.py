@@ -59,6 +59,22 @@ CONTEXT_FEATURES: tuple[str, ...] = (
     "is_playoff",
 )
 
+# Each column's value for the same game seen with home and away swapped: (column, sign). Home
+# minus away differences change sign, per-side columns trade places, whole-game ones stay.
+MIRRORED_FEATURES: dict[str, tuple[str, float]] = {
+    "elo_diff": ("elo_diff", -1.0),
+    "ewm_margin_diff": ("ewm_margin_diff", -1.0),
+    "ewm_window_diff": ("ewm_window_diff", -1.0),
+    "rest_days_home": ("rest_days_away", 1.0),
+    "rest_days_away": ("rest_days_home", 1.0),
+    "b2b_home": ("b2b_away", 1.0),
+    "b2b_away": ("b2b_home", 1.0),
+    "pace_17": ("pace_17", 1.0),
+    "ewm_pace_home": ("ewm_pace_away", 1.0),
+    "ewm_pace_away": ("ewm_pace_home", 1.0),
+    "is_playoff": ("is_playoff", 1.0),
+}
+
 REQUIRED_COLUMNS = (
     "game_id",
     "game_date",

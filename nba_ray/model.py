@@ -11,7 +11,8 @@ class LSTMForecaster(nn.Module):
     """LSTM over the pattern, then a head on the last time step's hidden state.
 
     With no context features and `head_hidden_size` 0 the head is one Linear(hidden -> 6).
-    Context features, when configured, are concatenated to the last hidden state first.
+    Context features, when configured, and the side input of `mirror_sides` models are
+    concatenated to the last hidden state first.
     """
 
     def __init__(self, config: ModelConfig):
@@ -25,7 +26,7 @@ class LSTMForecaster(nn.Module):
             dropout=config.dropout if config.num_layers > 1 else 0.0,
             batch_first=True,
         )
-        head_inputs = config.hidden_size + len(config.context_features)
+        head_inputs = config.hidden_size + len(config.context_features) + int(config.mirror_sides)
         if config.head_hidden_size > 0:
             self.head = nn.Sequential(
                 nn.Linear(head_inputs, config.head_hidden_size),

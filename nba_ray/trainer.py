@@ -22,7 +22,14 @@ from ray.train.torch import TorchTrainer
 from nba_ray import atomic, provenance
 from nba_ray.checkpoint import METADATA_FILE, CheckpointError, read_metadata
 from nba_ray.config import ConfigError, TrainJobConfig, changed_keys, config_to_dict
-from nba_ray.data import check_split, fit_normalization, read_split, split_path, with_model_inputs
+from nba_ray.data import (
+    check_split,
+    fit_normalization,
+    mirror_plan,
+    read_split,
+    split_path,
+    with_model_inputs,
+)
 from nba_ray.splits import read_manifest
 from nba_ray.training import SCORE_METRIC, train_loop_per_worker
 
@@ -76,6 +83,8 @@ def build_trainer(job: TrainJobConfig, root: Path, metadata: dict[str, Any]) -> 
     features = job.model.context_features
     for name in ("train", "val"):
         check_split(split_path(splits_dir, name), features)
+    if job.model.mirror_sides:
+        mirror_plan(features)
     train = read_split(split_path(splits_dir, "train"), features)
     val = read_split(split_path(splits_dir, "val"), features)
     normalization = fit_normalization(train, job.model)
@@ -84,7 +93,9 @@ def build_trainer(job: TrainJobConfig, root: Path, metadata: dict[str, Any]) -> 
     # are a few MB, so this costs little.
     # NOTE: a much larger dataset should stream instead, with CPUs left free for Ray Data.
     datasets = {
-        "train": with_model_inputs(train, normalization, job.model).materialize(),
+        "train": with_model_inputs(
+            train, normalization, job.model, for_training=True
+        ).materialize(),
         "val": with_model_inputs(val, normalization, job.model).materialize(),
     }
     metadata = {**metadata, "normalization": normalization.to_dict()}

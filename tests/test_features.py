@@ -189,6 +189,32 @@ def test_own_minutes_18_on_do_not_change_own_features(seed):
                 assert after[row["game_id"]] == base[row["game_id"]]
 
 
+@pytest.mark.parametrize("seed", [0, 2])
+def test_swapped_sides_mirror_features(seed):
+    assert set(F.MIRRORED_FEATURES) == set(CONTEXT_FEATURES)
+    rows = random_rows(seed)
+    base = features_by_id(add_context_features(make_games(rows)))
+    checked = 0
+    for index in range(0, len(rows), 3):
+        row = rows[index]
+        swapped = dict(
+            row,
+            home=row["away"],
+            away=row["home"],
+            home_score=row["away_score"],
+            away_score=row["home_score"],
+            timeseries=-np.asarray(row["timeseries"], dtype=np.float32),
+        )
+        changed = [swapped if i == index else other for i, other in enumerate(rows)]
+        after = features_by_id(add_context_features(make_games(changed)))[row["game_id"]]
+        before = base[row["game_id"]]
+        for name, (source, sign) in F.MIRRORED_FEATURES.items():
+            assert after[name] == pytest.approx(sign * before[source], abs=1e-5), name
+        checked += before["elo_diff"] != 0 and before["rest_days_home"] != before["rest_days_away"]
+    # The mirror must have been checked on games whose two sides differ.
+    assert checked >= 3
+
+
 @pytest.mark.parametrize("seed", [0, 4])
 def test_row_order_does_not_matter(seed):
     games = make_games(random_rows(seed))

@@ -40,13 +40,14 @@ def test_lstm_plus_forward_uses_context():
     assert "is_playoff" not in features
     assert job.model.target == "delta"
     assert job.train.loss == "l1"
-    # The head is one Linear layer over the last hidden state and the context features.
-    assert model_head_inputs(job.model) == 64 + len(features)
+    # One Linear layer over the last hidden state, the context features and the side input.
+    assert job.model.mirror_sides
+    assert model_head_inputs(job.model) == 64 + len(features) + 1
 
     torch.manual_seed(0)
     model = LSTMForecaster(job.model).eval()
     pattern = torch.randn(4, PATTERN_MINUTES)
-    context = torch.randn(4, len(features))
+    context = torch.randn(4, len(features) + 1)
     with torch.no_grad():
         out = model(pattern, context)
         shifted = model(pattern, context + 1.0)
