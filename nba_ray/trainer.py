@@ -166,7 +166,7 @@ def run_training(job: TrainJobConfig, root: Path) -> TrainingOutcome:
 
 
 def check_resume(job: TrainJobConfig, run_dir: Path, metadata: dict[str, Any]) -> None:
-    """Raise if `run_dir` holds checkpoints of a run with other settings or other splits.
+    """Raise if `run_dir` contains checkpoints of a run with other settings or other splits.
 
     Ray Train resumes any run whose folder already has checkpoints, so without this check a
     changed config or re-prepared splits would continue the old weights under the old name.
@@ -189,7 +189,7 @@ def check_resume(job: TrainJobConfig, run_dir: Path, metadata: dict[str, Any]) -
         changed.append(f"splits fingerprint: {before!r} -> {now!r}")
     if changed:
         raise ConfigError(
-            f"{run_dir} holds checkpoints of run {job.run.name} trained with other settings "
+            f"{run_dir} contains checkpoints of run {job.run.name} trained with other settings "
             f"({'; '.join(changed)}); training under that name would resume it. Pick another "
             f"run.name (for example --set run.name={job.run.name}-2) or delete {run_dir}"
         )
@@ -246,7 +246,9 @@ def _write_run_records(job, run_dir: Path, best, history, metadata) -> TrainingO
 def _write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(history[0]))
+        # A run resumed across a version that added a metric has rows with more keys.
+        fields = list(dict.fromkeys(key for row in history for key in row))
+        writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(history)
     tmp.replace(path)

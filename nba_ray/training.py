@@ -230,6 +230,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> list[dict[str, Any]]:
         metrics = {
             "epoch": epoch,
             "train/loss": train_loss,
+            # Games (or mirrored copies) the workers stepped through together this epoch.
+            "train/samples": num_batches * batch_size * world_size,
             SCORE_METRIC: val_mae,
             "val/mae_best": state["best_mae"],
             "val/persistence_mae": persistence_mae,

@@ -135,7 +135,7 @@ def test_run_folder_records(noisy_runs):
     assert len(read_history(run_dir)) == noisy_runs[0].epochs_run
 
 
-def test_same_name_with_other_settings_is_refused(noisy_runs, small_splits):
+def test_changed_settings_rejected_on_resume(noisy_runs, small_splits):
     changed = job_config(
         "noisy-0",
         "train.learning_rate=0.01",
@@ -147,7 +147,7 @@ def test_same_name_with_other_settings_is_refused(noisy_runs, small_splits):
     with pytest.raises(ConfigError, match=r"train\.learning_rate: 0\.02 -> 0\.01") as error:
         run_training(changed, small_splits)
     assert str(noisy_runs[0].run_dir) in str(error.value)
-    # The refused call must not have touched the finished run.
+    # The rejected call must not have touched the finished run.
     assert read_history(noisy_runs[0].run_dir)[0]["epoch"] == 1
     assert len(read_history(noisy_runs[0].run_dir)) == noisy_runs[0].epochs_run
 
@@ -165,7 +165,7 @@ def write_checkpoint_metadata(run_dir: Path, epoch: int, job: TrainJobConfig, fi
     (folder / "metadata.json").write_text(json.dumps(metadata))
 
 
-def test_resume_check_reads_the_latest_checkpoint(tmp_path):
+def test_resume_check_reads_latest_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     old, current = job_config("r", "train.seed=1"), job_config("r")
     write_checkpoint_metadata(run_dir, 9, old, "abc")
@@ -176,14 +176,14 @@ def test_resume_check_reads_the_latest_checkpoint(tmp_path):
         check_resume(old, run_dir, {"data_fingerprint": "abc"})
 
 
-def test_resume_check_refuses_other_splits(tmp_path):
+def test_resume_check_rejects_other_splits(tmp_path):
     job = job_config("r")
     write_checkpoint_metadata(tmp_path / "run", 4, job, "abc")
     with pytest.raises(ConfigError, match="splits fingerprint: 'abc' -> 'def'"):
         check_resume(job, tmp_path / "run", {"data_fingerprint": "def"})
 
 
-def test_resume_check_allows_hardware_and_length_changes(tmp_path):
+def test_resume_check_allows_hardware_changes(tmp_path):
     saved = job_config("r")
     write_checkpoint_metadata(tmp_path / "run", 4, saved, "abc")
     resumed = job_config(
@@ -197,6 +197,22 @@ def test_resume_check_allows_hardware_and_length_changes(tmp_path):
     check_resume(resumed, tmp_path / "run", {"data_fingerprint": "abc"})
     assert latest_checkpoint(tmp_path / "empty") is None
     check_resume(resumed, tmp_path / "empty", {"data_fingerprint": "xyz"})
+
+
+def test_mirrored_run_trains_both_sides(small_splits, ray_local):
+    overrides = ["run.name=mirror", "splits_dir=splits", "run.storage_path=runs"]
+    job = load_config(
+        REPO / "configs" / "lstm_plus.yaml",
+        TrainJobConfig,
+        [*overrides, "train.max_epochs=1", "scaling.num_workers=2"],
+    )
+    assert job.model.mirror_sides
+    outcome = run_training(job, small_splits)
+    history = read_history(outcome.run_dir)
+    # 300 training games seen from both sides are 600 rows: 18 global batches of 32.
+    assert history[0]["train/samples"] == 18 * 32
+    model = load_checkpoint(outcome.best_checkpoint).model
+    assert model.head.in_features == 64 + len(job.model.context_features) + 1
 
 
 def test_normalization_fit_on_train_only(small_splits, tmp_path, ray_local):
