@@ -7,12 +7,15 @@ work starts. Relative paths are resolved later against the project root the job 
 
 import dataclasses
 import datetime as dt
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+_EXPONENT_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
 
 SPLIT_NAMES = ("train", "val", "cal", "test")
 
@@ -337,6 +340,9 @@ def _coerce_scalar(hint: type, value: Any, source: str, key: str) -> Any:
             return value
     elif hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        # YAML 1.1 reads exponents without a dot, such as 1e-3, as strings.
+        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
             return float(value)
     elif hint is str:
         if isinstance(value, str):

@@ -20,8 +20,14 @@ from ray.train import (
 from ray.train.torch import TorchTrainer
 
 from nba_ray import atomic, provenance
-from nba_ray.checkpoint import METADATA_FILE, CheckpointError, read_metadata
-from nba_ray.config import ConfigError, TrainJobConfig, changed_keys, config_to_dict
+from nba_ray.checkpoint import CheckpointError, read_metadata
+from nba_ray.config import (
+    ConfigError,
+    TrainJobConfig,
+    changed_keys,
+    config_from_dict,
+    config_to_dict,
+)
 from nba_ray.data import (
     check_split,
     fit_normalization,
@@ -182,11 +188,16 @@ def check_resume(job: TrainJobConfig, run_dir: Path, metadata: dict[str, Any]) -
             f"delete {run_dir} or pick another run.name"
         ) from error
     changed = changed_keys(
-        _weight_settings(saved.get("job_config", {})), _weight_settings(config_to_dict(job))
+        _weight_settings(_with_defaults(saved.get("job_config", {}))),
+        _weight_settings(config_to_dict(job)),
     )
     before, now = saved.get("data_fingerprint"), metadata["data_fingerprint"]
     if before != now:
-        changed.append(f"splits fingerprint: {before!r} -> {now!r}")
+        changed.append(
+            f"splits fingerprint: {before!r} -> {now!r}; the splits in {job.splits_dir} were "
+            "prepared again with other contents (their manifest.json lists sizes and dates), "
+            "so prepare them with the run's data settings or train under another name"
+        )
     if changed:
         raise ConfigError(
             f"{run_dir} contains checkpoints of run {job.run.name} trained with other settings "
@@ -197,10 +208,19 @@ def check_resume(job: TrainJobConfig, run_dir: Path, metadata: dict[str, Any]) -
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """Return the newest epoch checkpoint folder in a run folder, or None if it has none."""
-    folders = [path.parent for path in Path(run_dir).glob(f"epoch-*/{METADATA_FILE}")]
+    # Folders without metadata count too: Ray would resume from them, so the check must see them.
+    folders = [path for path in Path(run_dir).glob("epoch-*") if path.is_dir()]
     # Names are epoch-007 style; past epoch 999 the longer name is the later one.
     folders.sort(key=lambda folder: (len(folder.name), folder.name))
     return folders[-1] if folders else None
+
+
+def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    # Checkpoints written before a setting existed lack its key, so it counts as its default.
+    try:
+        return config_to_dict(config_from_dict(TrainJobConfig, saved, "checkpoint metadata"))
+    except (ConfigError, TypeError, ValueError):
+        return saved
 
 
 def _weight_settings(config: dict[str, Any]) -> dict[str, Any]:

@@ -191,8 +191,21 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> list[dict[str, Any]]:
         unwrap(model).load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["loop"]
+        # Early stopping is judged again with the current patience, so raising
+        # train.patience_epochs lets a run that stopped early go on.
+        state["stopped"] = state["bad_epochs"] >= job.train.patience_epochs
         if rank == 0:
             logger.info("resumed from checkpoint after epoch %d", state["epoch"])
+            if state["stopped"] or state["epoch"] >= job.train.max_epochs:
+                logger.info(
+                    "run already finished: %d epoch(s) without a better val MAE (patience %d), "
+                    "%d of max_epochs %d; raise train.patience_epochs or train.max_epochs to "
+                    "train on",
+                    state["bad_epochs"],
+                    job.train.patience_epochs,
+                    state["epoch"],
+                    job.train.max_epochs,
+                )
 
     while not state["stopped"] and state["epoch"] < job.train.max_epochs:
         epoch = state["epoch"] + 1

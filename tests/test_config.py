@@ -73,3 +73,15 @@ def test_out_of_range_values_rejected(override, message):
 def test_unknown_season_type_rejected():
     with pytest.raises(ConfigError, match="season_types must be one of"):
         load_config(REPO / "configs" / "data.yaml", DataConfig, ["season_types=[regualr]"])
+
+
+def test_exponent_floats_from_overrides():
+    job = load_config(
+        REPO / "configs" / "lstm.yaml",
+        TrainJobConfig,
+        ["train.learning_rate=1e-3", "train.weight_decay=5E-5"],
+    )
+    assert job.train.learning_rate == 0.001
+    assert job.train.weight_decay == 0.00005
+    with pytest.raises(ConfigError, match="learning_rate must be of type float, got 'e-3'"):
+        load_config(REPO / "configs" / "lstm.yaml", TrainJobConfig, ["train.learning_rate=e-3"])

@@ -199,6 +199,39 @@ def test_resume_check_allows_hardware_changes(tmp_path):
     check_resume(resumed, tmp_path / "empty", {"data_fingerprint": "xyz"})
 
 
+def test_resume_check_reads_folder_without_metadata(tmp_path):
+    job = job_config("r")
+    write_checkpoint_metadata(tmp_path / "run", 4, job, "abc")
+    # Ray resumes from the newest checkpoint folder even when its metadata is gone.
+    (tmp_path / "run" / "epoch-005").mkdir()
+    with pytest.raises(ConfigError, match="epoch-005, which cannot be read"):
+        check_resume(job, tmp_path / "run", {"data_fingerprint": "abc"})
+
+
+def test_resume_check_fills_keys_added_later(tmp_path):
+    job = job_config("r")
+    write_checkpoint_metadata(tmp_path / "run", 4, job, "abc")
+    path = tmp_path / "run" / "epoch-004" / "metadata.json"
+    metadata = json.loads(path.read_text())
+    # A checkpoint written before the mirror_sides setting existed.
+    del metadata["job_config"]["model"]["mirror_sides"]
+    path.write_text(json.dumps(metadata))
+    check_resume(job, tmp_path / "run", {"data_fingerprint": "abc"})
+    mirrored = job_config("r", "model.mirror_sides=true")
+    with pytest.raises(ConfigError, match="model.mirror_sides: False -> True"):
+        check_resume(mirrored, tmp_path / "run", {"data_fingerprint": "abc"})
+
+
+def test_raised_patience_continues_stopped_run(small_splits, ray_local):
+    frozen = ("train.learning_rate=0", "train.max_epochs=10", "scaling.num_workers=1")
+    first = run_training(job_config("patience", *frozen, "train.patience_epochs=1"), small_splits)
+    # Frozen weights tie every epoch, so patience 1 stops after epoch 2.
+    assert first.epochs_run == 2
+    again = run_training(job_config("patience", *frozen, "train.patience_epochs=3"), small_splits)
+    # Epoch 2 already counts as one epoch without improvement, so patience 3 allows 3 and 4.
+    assert [row["epoch"] for row in read_history(again.run_dir)] == [1, 2, 3, 4]
+
+
 def test_mirrored_run_trains_both_sides(small_splits, ray_local):
     overrides = ["run.name=mirror", "splits_dir=splits", "run.storage_path=runs"]
     job = load_config(
