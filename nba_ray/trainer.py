@@ -210,7 +210,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     """Return the newest epoch checkpoint folder in a run folder, or None if it has none."""
     # Folders without metadata count too: Ray would resume from them, so the check must see them.
     folders = [path for path in Path(run_dir).glob("epoch-*") if path.is_dir()]
-    # Names are epoch-007 style; past epoch 999 the longer name is the later one.
+    # Names look like epoch-007, so past epoch 999 the longer name is the later one.
     folders.sort(key=lambda folder: (len(folder.name), folder.name))
     return folders[-1] if folders else None
 
@@ -224,13 +224,13 @@ def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
 
 
 def _weight_settings(config: dict[str, Any]) -> dict[str, Any]:
-    kept = {key: value for key, value in config.items() if key not in RESUMABLE_SECTIONS}
-    kept["train"] = {
+    settings = {key: value for key, value in config.items() if key not in RESUMABLE_SECTIONS}
+    settings["train"] = {
         key: value
-        for key, value in kept.get("train", {}).items()
+        for key, value in settings.get("train", {}).items()
         if key not in RESUMABLE_TRAIN_KEYS
     }
-    return kept
+    return settings
 
 
 def _write_run_records(job, run_dir: Path, best, history, metadata) -> TrainingOutcome:
